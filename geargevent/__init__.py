@@ -1,0 +1,72 @@
+"""Gearman workers on gevent, with python-gearman 2.x's worker API.
+
+Importing geargevent does not monkey-patch anything: patching is the
+application's choice, made before its other imports (the ``geargevent run``
+runner does it first thing).
+"""
+
+from geargevent.client import (
+    JOB_COMPLETE,
+    JOB_CREATED,
+    JOB_FAILED,
+    JOB_PENDING,
+    JOB_UNKNOWN,
+    PRIORITY_HIGH,
+    PRIORITY_LOW,
+    PRIORITY_NONE,
+    GearmanClient,
+    GearmanJobRequest,
+)
+from geargevent.encoders import DataEncoder, JSONDataEncoder, MsgpackDataEncoder
+from geargevent.errors import (
+    ConnectionLostError,
+    EncodingError,
+    GearmanConnectionError,
+    GearmanError,
+    GearmanTimeoutError,
+    JobAbandoned,
+    JobExceptionError,
+    JobFailedError,
+    JobTimeoutError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    ServerError,
+    ServerUnavailableError,
+)
+from geargevent.job import GearmanJob
+from geargevent.worker import GearmanWorker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JOB_COMPLETE",
+    "JOB_CREATED",
+    "JOB_FAILED",
+    "JOB_PENDING",
+    "JOB_UNKNOWN",
+    "PRIORITY_HIGH",
+    "PRIORITY_LOW",
+    "PRIORITY_NONE",
+    "ConnectionLostError",
+    "DataEncoder",
+    "EncodingError",
+    "GearmanClient",
+    "GearmanConnectionError",
+    "GearmanError",
+    "GearmanJob",
+    "GearmanJobRequest",
+    "GearmanTimeoutError",
+    "GearmanWorker",
+    "JSONDataEncoder",
+    "JobAbandoned",
+    "JobExceptionError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "LocalProtocolError",
+    "MsgpackDataEncoder",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "ServerError",
+    "ServerUnavailableError",
+]
