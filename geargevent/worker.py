@@ -99,6 +99,10 @@ F = TypeVar("F", bound=Handler)
 
 _monkey_warning_logged = False
 
+# The real thread id even after monkey-patching, which makes threading report
+# greenlet ids instead.
+_get_thread_ident = gevent.monkey.get_original("_thread", "get_ident")
+
 
 @dataclass(slots=True)
 class _Function:
@@ -156,7 +160,9 @@ class WorkerConnection:
                 sock = open_connection(
                     self.address, timeout=worker.connect_timeout, resolver=worker.resolver
                 )
-            except (OSError, gevent.Timeout) as exc:
+            except (Exception, gevent.Timeout) as exc:
+                # OSError for refused or unresolvable servers; anything else comes
+                # from a user-supplied resolver and is retried the same way.
                 self._connect_failed(exc)
                 gevent.sleep(self.backoff.next_delay())
                 continue
@@ -238,6 +244,12 @@ class WorkerConnection:
             )
             return exc
         except OSError as exc:
+            return exc
+        except Exception as exc:
+            # A bug here must not kill the connection greenlet silently.
+            connection_log.exception(
+                "internal error while serving job server %s; reconnecting", self.address
+            )
             return exc
 
     def _close_session(self, reason: BaseException) -> None:
@@ -359,12 +371,16 @@ class WorkerConnection:
             self._write(encode_packet(PacketType.WORK_FAIL, event.handle))
             worker._free_slots += 1
             worker._distribute_free_slots()
+            self._maybe_sleep()
             return
         job._function_spec = function
         self.jobs[event.handle] = job
         self._running[event.function] += 1
         job.greenlet = gevent.spawn(worker._run_job, job, function)
         self.top_up(2)
+        # A GRAB answered by NO_JOB before this one drained the connection;
+        # with this reply the last GRAB is in, so it may now sleep.
+        self._maybe_sleep()
 
     def _maybe_sleep(self) -> None:
         packet = self.state.pre_sleep()
@@ -541,6 +557,8 @@ class GearmanWorker:
         self._exit: BaseException | None = None
         self._regrab_interval = self.regrab_interval
         self._shutdown_greenlet: gevent.Greenlet | None = None
+        self._hub = gevent.get_hub()
+        self._hub_thread = _get_thread_ident()
 
     # Registration, python-gearman style.
 
@@ -646,6 +664,8 @@ class GearmanWorker:
         if poll_timeout is not None and poll_timeout <= 0:
             raise ValueError(f"poll_timeout must be > 0 seconds or None, got {poll_timeout!r}")
         self._check_monkey_patching()
+        self._hub = gevent.get_hub()
+        self._hub_thread = _get_thread_ident()
         self._working = True
         self._stopping = False
         self._exit = None
@@ -984,6 +1004,25 @@ class GearmanWorker:
             ) from exc
         return bytes(payload)
 
+    def _queued_from_thread(self, method: Callable[..., None], *arguments: Any) -> bool:
+        """Hand a call made from a native thread over to the hub's thread.
+
+        gevent sockets and events belong to the hub's thread, so a handler that
+        reports progress from a thread pool must not touch them directly. The
+        call is queued to the hub (calls keep their order) and runs in a new
+        greenlet; this returns True at once, and errors are logged there.
+        """
+        if _get_thread_ident() == self._hub_thread:
+            return False
+        self._hub.loop.run_callback_threadsafe(gevent.spawn, self._call_logged, method, arguments)
+        return True
+
+    def _call_logged(self, method: Callable[..., None], arguments: tuple[Any, ...]) -> None:
+        try:
+            method(*arguments)
+        except Exception:
+            log.exception("%s called from a native thread failed", method.__name__)
+
     def _check_open(self, job: GearmanJob, what: str) -> None:
         if not isinstance(job, GearmanJob):
             raise TypeError(f"expected the GearmanJob passed to the handler, got {job!r}")
@@ -997,6 +1036,8 @@ class GearmanWorker:
         self, current_job: GearmanJob, data: Any, poll_timeout: float | None = None
     ) -> None:
         """Send WORK_DATA: a partial result, delivered to waiting foreground clients."""
+        if self._queued_from_thread(self.send_job_data, current_job, data):
+            return
         self._check_open(current_job, "WORK_DATA")
         payload = self._encode_for(current_job, data, "WORK_DATA")
         if current_job.connection.supports("WORK_DATA"):
@@ -1010,6 +1051,8 @@ class GearmanWorker:
         self, current_job: GearmanJob, data: Any, poll_timeout: float | None = None
     ) -> None:
         """Send WORK_WARNING to waiting foreground clients."""
+        if self._queued_from_thread(self.send_job_warning, current_job, data):
+            return
         self._check_open(current_job, "WORK_WARNING")
         payload = self._encode_for(current_job, data, "WORK_WARNING")
         if current_job.connection.supports("WORK_WARNING"):
@@ -1032,6 +1075,8 @@ class GearmanWorker:
             ValueError: a value that is not a non-negative integer (gearmand keeps
                 only what ``atoi`` makes of it).
         """
+        if self._queued_from_thread(self.send_job_status, current_job, numerator, denominator):
+            return
         self._check_open(current_job, "WORK_STATUS")
         values = []
         for label, value in (("numerator", numerator), ("denominator", denominator)):
@@ -1050,6 +1095,8 @@ class GearmanWorker:
         self, current_job: GearmanJob, data: Any, poll_timeout: float | None = None
     ) -> None:
         """Answer the job with WORK_COMPLETE now; the handler's return value is then ignored."""
+        if self._queued_from_thread(self.send_job_complete, current_job, data):
+            return
         self._check_open(current_job, "WORK_COMPLETE")
         payload = self._encode_for(current_job, data, "the result")
         current_job.answered = True
@@ -1061,6 +1108,8 @@ class GearmanWorker:
 
     def send_job_failure(self, current_job: GearmanJob, poll_timeout: float | None = None) -> None:
         """Answer the job with WORK_FAIL now."""
+        if self._queued_from_thread(self.send_job_failure, current_job):
+            return
         self._check_open(current_job, "WORK_FAIL")
         current_job.answered = True
         current_job.connection.send_job_packet(
@@ -1073,6 +1122,8 @@ class GearmanWorker:
         self, current_job: GearmanJob, data: Any, poll_timeout: float | None = None
     ) -> None:
         """Answer the job with WORK_EXCEPTION carrying ``data`` (and WORK_FAIL on Perl)."""
+        if self._queued_from_thread(self.send_job_exception, current_job, data):
+            return
         self._check_open(current_job, "WORK_EXCEPTION")
         payload = self._encode_for(current_job, data, "the exception data")
         current_job.answered = True
