@@ -80,8 +80,8 @@ class ServerError(GearmanError):
         self.text = text
         self.server = server
         where = f" from {server}" if server else ""
-        detail = f": {text}" if text else ""
-        super().__init__(f"job server{where} returned error {code}{detail}")
+        detail = ": ".join(part for part in (code, text) if part) or "no details"
+        super().__init__(f"job server{where} returned an error: {detail}")
 
 
 class GearmanConnectionError(GearmanError):
