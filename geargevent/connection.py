@@ -113,6 +113,10 @@ def parse_host_list(host_list: Iterable[object] | str | None) -> list[ServerAddr
         return [ServerAddress("127.0.0.1")]
     if isinstance(host_list, (str, bytes, tuple, dict, ServerAddress)):
         host_list = [host_list]
+    elif not isinstance(host_list, Iterable):
+        raise ValueError(
+            f"invalid server list {host_list!r}; pass a list of 'host:port' entries"
+        )
     addresses = [parse_address(entry) for entry in host_list]
     if not addresses:
         raise ValueError("the server list is empty; give at least one 'host:port'")
