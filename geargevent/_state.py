@@ -121,12 +121,14 @@ class WorkerConnectionState:
     def __init__(self) -> None:
         self.our_state = ConnectionState.PROBING
         self.server_kind = ServerKind.UNKNOWN
+        # Requests whose reply is matched by order: the probe, then GRABs.
         self._pending: collections.deque[int] = collections.deque()
+        self._grabs = 0
 
     @property
     def grabs_outstanding(self) -> int:
-        """Number of GRABs sent and not yet answered."""
-        return len(self._pending) - (1 if self.our_state is ConnectionState.PROBING else 0)
+        """Number of GRABs sent and not yet answered (the probe is not counted)."""
+        return self._grabs
 
     @property
     def wants_jobs(self) -> bool:
@@ -143,6 +145,7 @@ class WorkerConnectionState:
         if self.our_state is not ConnectionState.AWAKE:
             raise RuntimeError(f"cannot GRAB while {self.our_state.value}")
         self._pending.append(_GRAB)
+        self._grabs += 1
         return _GRAB_JOB if self.server_kind is ServerKind.PERL else _GRAB_JOB_UNIQ
 
     def pre_sleep(self) -> bytes | None:
@@ -192,9 +195,10 @@ class WorkerConnectionState:
             return ServerErrorReceived(code, text)
         if kind is PacketType.ECHO_RES:
             return EchoReceived(packet.arguments[0])
+        state = self.our_state.value
         self.our_state = ConnectionState.ERROR
         raise RemoteProtocolError(
-            f"unexpected {kind.name} packet on a worker connection (state {self.our_state.value})"
+            f"unexpected {kind.name} packet on a worker connection (state {state})"
         )
 
     def _detected(self, kind: ServerKind) -> ServerKindDetected:
@@ -210,3 +214,4 @@ class WorkerConnectionState:
                 f"{packet.type.name} arrived with no GRAB outstanding (state {state})"
             )
         self._pending.popleft()
+        self._grabs -= 1

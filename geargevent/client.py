@@ -36,6 +36,7 @@ from geargevent.errors import (
     ConnectionLostError,
     EncodingError,
     GearmanError,
+    GearmanTimeoutError,
     ProtocolError,
     RemoteProtocolError,
     ServerError,
@@ -190,6 +191,7 @@ class ClientConnection:
         # Requests whose reply carries no handle, oldest first: (packet type sent, object).
         self._pending: collections.deque[tuple[PacketType, Any]] = collections.deque()
         self._by_handle: dict[bytes, list[GearmanJobRequest]] = {}
+        self._update_cursors: dict[bytes, int] = {}
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.address} connected={self.connected}>"
@@ -271,6 +273,7 @@ class ClientConnection:
         waiting = [request for requests in self._by_handle.values() for request in requests]
         self._pending.clear()
         self._by_handle.clear()
+        self._update_cursors.clear()
         failed = 0
         for obj in pending + waiting:
             if isinstance(obj, (GearmanJobRequest, _Query)) and not obj.finished:
@@ -298,9 +301,15 @@ class ClientConnection:
                     "packet.ignored server=%s type=%s handle=%r", self.address, kind.name, handle
                 )
                 return
-            ended = self.client._update(requests, kind, arguments)
-            if ended:
+            if kind in _UPDATE_PACKETS and len(requests) > 1:
+                # Coalesced submissions on one connection each get their own
+                # copy of every update, back to back; hand the copies out in turn.
+                cursor = self._update_cursors.get(handle, 0)
+                self._update_cursors[handle] = cursor + 1
+                requests = [requests[cursor % len(requests)]]
+            if self.client._update(requests, kind, arguments):
                 del self._by_handle[handle]
+                self._update_cursors.pop(handle, None)
             return
         if not self._pending:
             raise RemoteProtocolError(
@@ -350,6 +359,9 @@ _HANDLE_PACKETS = frozenset(
         PacketType.WORK_EXCEPTION,
     }
 )
+_UPDATE_PACKETS = frozenset(
+    {PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_STATUS}
+)
 _SUBMIT_PACKETS = frozenset(_SUBMIT_TYPES.values()) | {PacketType.SUBMIT_JOB_EPOCH}
 _REPLY_TO = {
     PacketType.STATUS_RES: PacketType.GET_STATUS,
@@ -378,9 +390,9 @@ class _Query:
         self.error = error
         self._done.set()
 
-    def wait(self, timeout: float | None) -> Packet:
+    def wait(self, timeout: float | None, what: str) -> Packet:
         if not self._done.wait(timeout):
-            raise gevent.Timeout(timeout)
+            raise GearmanTimeoutError(f"no reply to {what} within {timeout} s")
         if self.error is not None:
             raise self.error
         assert self.packet is not None
@@ -507,7 +519,7 @@ class GearmanClient:
         connection.send(
             PacketType.GET_STATUS, encode_packet(PacketType.GET_STATUS, handle.encode()), query
         )
-        packet = query.wait(poll_timeout)
+        packet = query.wait(poll_timeout, f"GET_STATUS {handle} from {connection.address}")
         _handle, known, running, numerator, denominator = packet.arguments
         request.status.update(
             known=known == b"1",

@@ -9,6 +9,7 @@ never blocks the hub.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import random
 import re
@@ -81,22 +82,34 @@ def parse_address(entry: object) -> ServerAddress:
         text = entry.strip()
         if not text:
             raise ValueError("empty server entry; give 'host' or 'host:port'")
-        match = _BRACKETED.match(text)
-        if match:
+        if text.startswith("["):
+            match = _BRACKETED.match(text)
+            if match is None:
+                raise ValueError(f"invalid server entry {entry!r}; expected '[address]:port'")
             port = match.group("port")
-            return ServerAddress(
-                match.group("host"), _check_port(port, entry) if port else DEFAULT_PORT
-            )
+            host = match.group("host")
+            return ServerAddress(host, _check_port(port, entry) if port else DEFAULT_PORT)
         if text.count(":") > 1:
+            # Without brackets, several colons can only be a bare IPv6 address.
+            try:
+                ipaddress.IPv6Address(text)
+            except ValueError:
+                raise ValueError(
+                    f"invalid server entry {entry!r}; write an IPv6 address with a port "
+                    "as '[address]:port'"
+                ) from None
             return ServerAddress(text)
-        host, _, port = text.partition(":")
+        host, colon, port = text.partition(":")
         if not host or any(c.isspace() for c in host):
             raise ValueError(f"invalid host in server entry {entry!r}; expected 'host:port'")
+        if colon and not port:
+            raise ValueError(f"missing port after ':' in server entry {entry!r}")
         return ServerAddress(host, _check_port(port, entry) if port else DEFAULT_PORT)
     if isinstance(entry, dict):
-        if "host" not in entry:
-            raise ValueError(f"server entry {entry!r} has no 'host' key")
-        return parse_address((entry["host"], entry.get("port", DEFAULT_PORT)))
+        host = entry.get("host")
+        if not isinstance(host, str) or not host:
+            raise ValueError(f"server entry {entry!r} needs a non-empty 'host' string")
+        return ServerAddress(host, _check_port(entry.get("port", DEFAULT_PORT), entry))
     if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
         if not entry[0]:
             raise ValueError(f"empty host in server entry {entry!r}")
@@ -114,9 +127,7 @@ def parse_host_list(host_list: Iterable[object] | str | None) -> list[ServerAddr
     if isinstance(host_list, (str, bytes, tuple, dict, ServerAddress)):
         host_list = [host_list]
     elif not isinstance(host_list, Iterable):
-        raise ValueError(
-            f"invalid server list {host_list!r}; pass a list of 'host:port' entries"
-        )
+        raise ValueError(f"invalid server list {host_list!r}; pass a list of 'host:port' entries")
     addresses = [parse_address(entry) for entry in host_list]
     if not addresses:
         raise ValueError("the server list is empty; give at least one 'host:port'")
@@ -197,7 +208,9 @@ class Backoff:
         self.attempts = 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.minimum * self.factor**self.attempts)
+        # Capping the exponent keeps factor ** n finite however long an outage lasts.
+        exponent = min(self.attempts, 64)
+        ceiling = min(self.maximum, self.minimum * self.factor**exponent)
         self.attempts += 1
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
