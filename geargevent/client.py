@@ -15,16 +15,19 @@ ECHO_RES) answer the requests of that connection in the order they were sent.
 from __future__ import annotations
 
 import collections
+import datetime
 import itertools
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import gevent
 import gevent.event
 import gevent.lock
+import gevent.queue
 from gevent import socket
 
 from geargevent._framing import DEFAULT_MAX_PACKET_SIZE, PacketParser, encode_packet
@@ -78,6 +81,8 @@ _SUBMIT_TYPES = {
     (PRIORITY_LOW, False): PacketType.SUBMIT_JOB_LOW,
     (PRIORITY_LOW, True): PacketType.SUBMIT_JOB_LOW_BG,
 }
+
+_END_OF_UPDATES = object()
 
 _OPTION_EXCEPTIONS = encode_packet(PacketType.OPTION_REQ, b"exceptions")
 
@@ -134,6 +139,9 @@ class GearmanJobRequest:
         self._accepted = gevent.event.Event()
         self._finished = gevent.event.Event()
         self._packet: tuple[PacketType, bytes] | None = None
+        self._server_hint: int | None = None
+        self.on_update: Callable[[GearmanJobRequest, str, Any], object] | None = None
+        self._update_queue: gevent.queue.Queue | None = None
 
     @property
     def complete(self) -> bool:
@@ -148,6 +156,32 @@ class GearmanJobRequest:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the request finishes; return False if ``timeout`` ran out first."""
         return bool(self._finished.wait(timeout))
+
+    def updates(self, timeout: float | None = None) -> Iterator[tuple[str, Any]]:
+        """Yield in-flight updates as they arrive, until the job finishes.
+
+        Each item is ``("data", value)``, ``("warning", value)`` or
+        ``("status", (numerator, denominator))``. Only updates that arrive after
+        the first call are yielded, so call it right after submitting with
+        ``wait_until_complete=False`` (nothing arrives before this greenlet
+        yields). Updates received earlier are in ``data_updates``,
+        ``warning_updates`` and ``status``.
+
+        Raises:
+            GearmanTimeoutError: no update and no ending within ``timeout`` seconds.
+        """
+        if self._update_queue is None:
+            self._update_queue = gevent.queue.Queue()
+            if self.finished:
+                self._update_queue.put(_END_OF_UPDATES)
+        while True:
+            try:
+                item = self._update_queue.get(timeout=timeout)
+            except gevent.queue.Empty:
+                raise GearmanTimeoutError(f"no update for {self!r} within {timeout} s") from None
+            if item is _END_OF_UPDATES:
+                return
+            yield item
 
     def __repr__(self) -> str:
         return f"<GearmanJobRequest {self.job.task!r} handle={self.job.handle} state={self.state}>"
@@ -175,6 +209,17 @@ class GearmanJobRequest:
     def _end(self) -> None:
         self._accepted.set()
         self._finished.set()
+        if self._update_queue is not None:
+            self._update_queue.put(_END_OF_UPDATES)
+
+    def _notify(self, kind: str, value: Any) -> None:
+        if self._update_queue is not None:
+            self._update_queue.put((kind, value))
+        if self.on_update is not None:
+            try:
+                self.on_update(self, kind, value)
+            except Exception:
+                log.exception("on_update callback of %r failed", self)
 
 
 class ClientConnection:
@@ -359,9 +404,7 @@ _HANDLE_PACKETS = frozenset(
         PacketType.WORK_EXCEPTION,
     }
 )
-_UPDATE_PACKETS = frozenset(
-    {PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_STATUS}
-)
+_UPDATE_PACKETS = frozenset({PacketType.WORK_DATA, PacketType.WORK_WARNING, PacketType.WORK_STATUS})
 _SUBMIT_PACKETS = frozenset(_SUBMIT_TYPES.values()) | {PacketType.SUBMIT_JOB_EPOCH}
 _REPLY_TO = {
     PacketType.STATUS_RES: PacketType.GET_STATUS,
@@ -456,15 +499,20 @@ class GearmanClient:
         wait_until_complete: bool = True,
         max_retries: int = 0,
         poll_timeout: float | None = None,
+        *,
+        when: float | datetime.datetime | None = None,
     ) -> GearmanJobRequest:
         """Submit one job and, by default, wait for it.
 
         Args:
             task: the Gearman function.
             data: the job data, encoded with the data encoder.
-            unique: the unique id; jobs of one function with equal uniques are
-                coalesced by the server into one run. None sends a random UUID, so
-                nothing is coalesced by accident.
+            unique: the unique id, always sent. Jobs of one function with equal
+                uniques are coalesced by the server into one run whose result
+                every submitter receives; ``"-"`` makes gearmand use the data as
+                the unique. None sends a random UUID, so nothing is coalesced by
+                accident. An explicit unique also picks the server by its hash,
+                so coalescing works across several servers.
             priority: ``PRIORITY_NONE``, ``PRIORITY_LOW`` or ``PRIORITY_HIGH``.
             background: submit with SUBMIT_JOB_BG (and its priority variants): the
                 server answers with a handle and sends no result.
@@ -474,17 +522,86 @@ class GearmanClient:
                 before the job finished. Off by default, because the job may
                 already have run.
             poll_timeout: seconds to wait; the request then has ``timed_out``.
+            when: run the job no earlier than this time (a datetime, or seconds
+                since the epoch), with SUBMIT_JOB_EPOCH. Such jobs are always
+                background jobs with normal priority. gearmand 1.1.x does not
+                wake sleeping workers when the time comes, so the job starts at
+                the next GRAB after it (a geargevent worker grabs every few
+                seconds while idle).
 
         Raises:
-            ValueError: an invalid function name or unique.
+            ValueError: an invalid function name, unique or priority, or ``when``
+                with a foreground job or a priority.
             EncodingError: the data encoder cannot encode ``data``.
             ServerUnavailableError: no job server could be reached.
         """
-        request = self._build_request(task, data, unique, priority, background, max_retries)
+        request = self._build_request(
+            task, data, unique, priority, background, max_retries, when=when
+        )
         self._send_request(request)
         if wait_until_complete:
             self.wait_until_jobs_completed([request], poll_timeout=poll_timeout)
         return request
+
+    def submit_multiple_jobs(
+        self,
+        jobs_to_submit: Iterable[dict[str, Any]],
+        background: bool = False,
+        wait_until_complete: bool = True,
+        max_retries: int = 0,
+        poll_timeout: float | None = None,
+    ) -> list[GearmanJobRequest]:
+        """Submit several jobs at once, python-gearman style.
+
+        Each entry is a dict with ``task`` and ``data`` and optionally ``unique``
+        and ``priority``. All jobs are checked and encoded before any is sent.
+        """
+        requests = []
+        for entry in jobs_to_submit:
+            unknown = set(entry) - {"task", "data", "unique", "priority"}
+            if unknown or "task" not in entry or "data" not in entry:
+                raise ValueError(
+                    f"invalid job {entry!r}; each needs 'task' and 'data' and may have "
+                    "'unique' and 'priority'"
+                )
+            requests.append(
+                self._build_request(
+                    entry["task"],
+                    entry["data"],
+                    entry.get("unique"),
+                    entry.get("priority", PRIORITY_NONE),
+                    background,
+                    max_retries,
+                )
+            )
+        return self.submit_multiple_requests(
+            requests, wait_until_complete=wait_until_complete, poll_timeout=poll_timeout
+        )
+
+    def submit_multiple_requests(
+        self,
+        job_requests: Sequence[GearmanJobRequest],
+        wait_until_complete: bool = True,
+        poll_timeout: float | None = None,
+    ) -> list[GearmanJobRequest]:
+        """Send requests built earlier (or send them again, for example after a failure)."""
+        for request in job_requests:
+            self._send_request(request)
+        if wait_until_complete:
+            self.wait_until_jobs_completed(job_requests, poll_timeout=poll_timeout)
+        else:
+            self.wait_until_jobs_accepted(job_requests, poll_timeout=poll_timeout)
+        return list(job_requests)
+
+    def wait_until_jobs_accepted(
+        self, job_requests: Sequence[GearmanJobRequest], poll_timeout: float | None = None
+    ) -> Sequence[GearmanJobRequest]:
+        """Wait until the server gave every request a handle (or it failed), or the timeout."""
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
+        for request in job_requests:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            request.timed_out = not request._accepted.wait(remaining)
+        return job_requests
 
     def wait_until_jobs_completed(
         self, job_requests: Sequence[GearmanJobRequest], poll_timeout: float | None = None
@@ -501,34 +618,94 @@ class GearmanClient:
                 self._send_request(request)
         return job_requests
 
+    # Status queries.
+
     def get_job_status(
-        self, request: GearmanJobRequest, poll_timeout: float | None = None
+        self, current_request: GearmanJobRequest, poll_timeout: float | None = None
     ) -> dict[str, Any]:
-        """Ask the server that accepted ``request`` for its status (GET_STATUS).
+        """Ask the server that accepted ``current_request`` for its status (GET_STATUS).
 
         Returns:
-            a dict with ``known`` and ``running`` (bools) and ``numerator`` and
-            ``denominator`` (ints), also stored in ``request.status``.
+            a dict with ``known`` and ``running`` (bools), ``numerator`` and
+            ``denominator`` (ints) and ``time_received``, also stored in
+            ``current_request.status``. gearmand forgets a job once it has
+            finished, so a finished job reports ``known`` False.
+
+        Raises:
+            ValueError: the request has no handle yet.
+            GearmanTimeoutError: no reply within ``poll_timeout`` seconds.
         """
-        handle = request.job.handle
-        connection = request.job.connection
-        if handle is None or connection is None:
-            raise ValueError(f"{request!r} has no job handle yet; wait until it is accepted")
+        return self.get_job_statuses([current_request], poll_timeout)[0].status
+
+    def get_job_statuses(
+        self, job_requests: Sequence[GearmanJobRequest], poll_timeout: float | None = None
+    ) -> Sequence[GearmanJobRequest]:
+        """Ask for the status of several requests at once; see :meth:`get_job_status`."""
+        queries = []
+        for request in job_requests:
+            handle = request.job.handle
+            connection = request.job.connection
+            if handle is None or connection is None:
+                raise ValueError(f"{request!r} has no job handle yet; wait until it is accepted")
+            queries.append((request, self._query(connection, PacketType.GET_STATUS, handle)))
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
+        for request, (query, what) in queries:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            request.status.update(_status_fields(query.wait(remaining, what)))
+        return job_requests
+
+    def get_job_status_by_handle(
+        self, handle: str | bytes, poll_timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Ask every server about a job handle, for example one saved from another client.
+
+        Handles are only unique per server, so the first server that knows the
+        handle answers; if none does, the result has ``known`` False.
+        """
+        return self._ask_all_servers(PacketType.GET_STATUS, handle, poll_timeout)
+
+    def get_job_status_by_unique(
+        self, unique: str | bytes, poll_timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Ask every server about a job by its unique id (GET_STATUS_UNIQUE).
+
+        The result also has ``waiting``: how many foreground clients wait for the
+        job. gearmand 1.1.x supports this, the Perl job server does not (it
+        answers with an error, raised as ServerError).
+        """
+        return self._ask_all_servers(PacketType.GET_STATUS_UNIQUE, unique, poll_timeout)
+
+    def _ask_all_servers(
+        self, packet_type: PacketType, key: str | bytes, poll_timeout: float | None
+    ) -> dict[str, Any]:
+        value = validate_unique(key) if packet_type is PacketType.GET_STATUS_UNIQUE else key
+        queries = []
+        errors = []
+        for connection in self.connections:
+            try:
+                connection.connect()
+                queries.append(self._query(connection, packet_type, value))
+            except (OSError, ConnectionLostError) as exc:
+                errors.append(f"{connection.address}: {exc}")
+        if not queries:
+            raise ServerUnavailableError(
+                f"no job server could be asked about {key!r}: {'; '.join(errors)}"
+            )
+        deadline = None if poll_timeout is None else time.monotonic() + poll_timeout
+        answers = []
+        for query, what in queries:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            answers.append(_status_fields(query.wait(remaining, what)))
+        return next((answer for answer in answers if answer["known"]), answers[0])
+
+    def _query(
+        self, connection: ClientConnection, packet_type: PacketType, key: str | bytes
+    ) -> tuple[_Query, str]:
+        argument = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
         query = _Query()
         connection.connect()
-        connection.send(
-            PacketType.GET_STATUS, encode_packet(PacketType.GET_STATUS, handle.encode()), query
-        )
-        packet = query.wait(poll_timeout, f"GET_STATUS {handle} from {connection.address}")
-        _handle, known, running, numerator, denominator = packet.arguments
-        request.status.update(
-            known=known == b"1",
-            running=running == b"1",
-            numerator=_to_int(numerator),
-            denominator=_to_int(denominator),
-            time_received=time.time(),
-        )
-        return request.status
+        connection.send(packet_type, encode_packet(packet_type, argument), query)
+        return query, f"{packet_type.name} {key!r} from {connection.address}"
 
     # Internals shared with subclasses.
 
@@ -540,15 +717,19 @@ class GearmanClient:
         priority: str | None,
         background: bool,
         max_retries: int,
+        *,
+        when: float | datetime.datetime | None = None,
     ) -> GearmanJobRequest:
         name = validate_function_name(task)
         if (priority, bool(background)) not in _SUBMIT_TYPES:
             raise ValueError(
                 f"invalid priority {priority!r}; use PRIORITY_NONE, PRIORITY_LOW or PRIORITY_HIGH"
             )
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         unique_bytes = validate_unique(uuid.uuid4().hex if unique is None else unique)
         try:
-            payload = self.data_encoder.encode(data)
+            payload = bytes(self.data_encoder.encode(data))
         except Exception as exc:
             raise EncodingError(
                 f"cannot encode data for function {name.decode('utf-8', 'replace')} with "
@@ -562,22 +743,40 @@ class GearmanClient:
             unique_bytes.decode("utf-8", "surrogateescape"),
             data,
         )
+        if when is not None:
+            if not background or priority is not PRIORITY_NONE:
+                raise ValueError(
+                    "a scheduled job (when=...) is always a background job with normal "
+                    "priority; pass background=True and no priority"
+                )
+            epoch = when.timestamp() if isinstance(when, datetime.datetime) else float(when)
+            packet_type = PacketType.SUBMIT_JOB_EPOCH
+            packet = encode_packet(
+                packet_type, name, unique_bytes, str(int(epoch)).encode(), payload
+            )
+        else:
+            packet_type = _SUBMIT_TYPES[(priority, bool(background))]
+            packet = encode_packet(packet_type, name, unique_bytes, payload)
         request = GearmanJobRequest(
             job, background=bool(background), priority=priority, max_retries=max_retries
         )
-        packet_type = _SUBMIT_TYPES[(priority, bool(background))]
-        request._packet = (
-            packet_type,
-            encode_packet(packet_type, name, unique_bytes, bytes(payload)),
-        )
+        request._packet = (packet_type, packet)
+        # A unique chosen by the caller picks the server by hash, so equal uniques
+        # meet on the same server and coalesce; generated ones rotate.
+        request._server_hint = None if unique is None else zlib.crc32(name + b"\0" + unique_bytes)
         return request
 
     def _send_request(self, request: GearmanJobRequest) -> None:
         assert request._packet is not None, "requests are built by _build_request"
         packet_type, packet = request._packet
+        count = len(self.connections)
+        if request._server_hint is None:
+            first = next(self._rotation)
+        else:
+            first = request._server_hint % count
         errors = []
-        for _ in range(len(self.connections)):
-            connection = self.connections[next(self._rotation)]
+        for offset in range(count):
+            connection = self.connections[(first + offset) % count]
             try:
                 connection.connect()
                 request.connection_attempts += 1
@@ -622,6 +821,7 @@ class GearmanClient:
                     running=True,
                     time_received=time.time(),
                 )
+                request._notify("status", (numerator, denominator))
             return False
         if kind is PacketType.WORK_FAIL:
             for request in requests:
@@ -640,11 +840,14 @@ class GearmanClient:
                 request.exception = decoded if error is None else arguments[1]
                 request._fail()
             return True
+        value = decoded if error is None else arguments[1]
         for request in requests:
             if kind is PacketType.WORK_DATA:
-                request.data_updates.append(decoded if error is None else arguments[1])
+                request.data_updates.append(value)
+                request._notify("data", value)
             else:
-                request.warning_updates.append(decoded if error is None else arguments[1])
+                request.warning_updates.append(value)
+                request._notify("warning", value)
         return False
 
     def _decode(self, data: bytes, request: GearmanJobRequest) -> tuple[Any, BaseException | None]:
@@ -660,6 +863,22 @@ class GearmanClient:
             )
             log.error("%s", error)
             return None, error
+
+
+def _status_fields(packet: Packet) -> dict[str, Any]:
+    # STATUS_RES: handle, known, running, numerator, denominator; STATUS_RES_UNIQUE
+    # adds the number of waiting clients. The Perl server leaves the fractions empty.
+    fields = packet.arguments
+    status: dict[str, Any] = {
+        "known": fields[1] == b"1",
+        "running": fields[2] == b"1",
+        "numerator": _to_int(fields[3]),
+        "denominator": _to_int(fields[4]),
+        "time_received": time.time(),
+    }
+    if packet.type is PacketType.STATUS_RES_UNIQUE:
+        status["waiting"] = _to_int(fields[5])
+    return status
 
 
 def _to_int(value: bytes) -> int:
