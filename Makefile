@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 
-.PHONY: venv test lint clean demo
+.PHONY: venv system-packages test lint clean demo
 
 # Create the virtual environment and install the package in editable mode with the
 # development tools (pytest, hypothesis, ruff, mypy) and the command-line extras (rich).
@@ -12,7 +12,36 @@ venv:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install -e '.[dev,cli]'
 
-test:
+# Install the Debian packages that are missing: the C job server and its tools
+# (gearman-job-server, gearman-tools) unless GEARGEVENT_GEARMAND names another gearmand,
+# the Perl job server (gearman-server) for the tests that compare both servers,
+# libgearman-dev for the benchmark's C worker, and python3-venv when the venv module
+# cannot create environments. Installing needs root.
+system-packages:
+	@packages=""; \
+	if [ -z "$$GEARGEVENT_GEARMAND" ] && [ ! -x /usr/sbin/gearmand ]; then \
+		packages=" gearman-job-server"; \
+	fi; \
+	command -v gearadmin >/dev/null || packages="$$packages gearman-tools"; \
+	[ -e /usr/share/perl5/Gearman/Server.pm ] || packages="$$packages gearman-server"; \
+	[ -e /usr/include/libgearman-1.0/gearman.h ] || packages="$$packages libgearman-dev"; \
+	if [ ! -x $(VENV_PYTHON) ] && ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+		packages="$$packages python3-venv"; \
+	fi; \
+	if [ -n "$$packages" ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "make: missing Debian packages:$$packages; run make as root," \
+				"or install them with: sudo apt-get install$$packages" >&2; \
+			exit 1; \
+		fi; \
+		echo "make: installing Debian packages:$$packages"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$packages; \
+	fi
+
+$(VENV_PYTHON):
+	$(MAKE) venv
+
+test: system-packages $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pytest -q
 
 # The examples folder is checked only once it exists.
@@ -25,8 +54,24 @@ clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
-# ---------------------------------------------------------------------------------------
-# Demo. examples/demo.py is maintained with the examples.
-
-demo:
+# Demo: examples/demo.py starts a private gearmand on a free port of 127.0.0.1, the
+# reverse worker and a batch of jobs, and stops all of them at the end.
+demo: system-packages $(VENV_PYTHON)
 	$(VENV_PYTHON) examples/demo.py
+
+# ---------------------------------------------------------------------------------------
+# Benchmarks. bench/run.py creates its own environment bench/.env (with pygearman, gear
+# and py-spy) from the project's Python, and compiles the C worker with gcc against
+# libgearman-dev. `bench` takes under 15 minutes on 2 cores and rewrites
+# docs/benchmarks.md; `bench-smoke` runs the same code with tiny sizes in under a minute
+# and writes to a temporary folder.
+
+.PHONY: bench bench-smoke
+
+BENCH_PYTHON := $(if $(wildcard $(VENV_PYTHON)),$(VENV_PYTHON),$(PYTHON))
+
+bench:
+	$(BENCH_PYTHON) bench/run.py --command-label "make bench"
+
+bench-smoke:
+	$(BENCH_PYTHON) bench/run.py --smoke --command-label "make bench-smoke"

@@ -1,8 +1,8 @@
 """Gearman workers on gevent, with python-gearman 2.x's worker API.
 
 Importing geargevent does not monkey-patch anything: patching is the
-application's choice, made before its other imports (the ``geargevent run``
-runner does it first thing).
+application's choice, made with ``gevent.monkey.patch_all()`` before its other
+imports.
 """
 
 from geargevent.client import (
@@ -27,7 +27,6 @@ from geargevent.errors import (
     JobAbandoned,
     JobExceptionError,
     JobFailedError,
-    JobTimeoutError,
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
@@ -62,7 +61,6 @@ __all__ = [
     "JobAbandoned",
     "JobExceptionError",
     "JobFailedError",
-    "JobTimeoutError",
     "LocalProtocolError",
     "MsgpackDataEncoder",
     "ProtocolError",

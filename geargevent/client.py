@@ -18,6 +18,7 @@ import collections
 import datetime
 import itertools
 import logging
+import math
 import time
 import uuid
 import zlib
@@ -172,9 +173,9 @@ class GearmanJobRequest:
         """
         if self._update_queue is None:
             self._update_queue = gevent.queue.Queue()
-            if self.finished:
-                self._update_queue.put(_END_OF_UPDATES)
         while True:
+            if self.finished and self._update_queue.empty():
+                return
             try:
                 item = self._update_queue.get(timeout=timeout)
             except gevent.queue.Empty:
@@ -283,7 +284,10 @@ class ClientConnection:
 
     def close(self) -> None:
         """Close the connection; requests still waiting on it fail."""
-        self._lost(ConnectionLostError(f"connection to job server {self.address} closed"))
+        self._lost(
+            ConnectionLostError(f"connection to job server {self.address} closed by the client"),
+            deliberate=True,
+        )
 
     def _read(self, sock: socket.socket) -> None:
         parser = PacketParser(max_packet_size=self.client.max_packet_size)
@@ -304,7 +308,9 @@ class ClientConnection:
             )
             self._lost(reason, from_reader=True)
 
-    def _lost(self, reason: GearmanError, from_reader: bool = False) -> None:
+    def _lost(
+        self, reason: GearmanError, from_reader: bool = False, deliberate: bool = False
+    ) -> None:
         if not self.connected:
             return
         self.connected = False
@@ -324,7 +330,7 @@ class ClientConnection:
             if isinstance(obj, (GearmanJobRequest, _Query)) and not obj.finished:
                 obj._fail(reason)
                 failed += 1
-        if failed:
+        if failed and not deliberate:
             log.warning(
                 "lost connection to job server %s (%s); %d request(s) failed",
                 self.address,
@@ -749,10 +755,13 @@ class GearmanClient:
                     "a scheduled job (when=...) is always a background job with normal "
                     "priority; pass background=True and no priority"
                 )
-            epoch = when.timestamp() if isinstance(when, datetime.datetime) else float(when)
+            # Rounded up: gearmand takes whole seconds, and a job must not run early.
+            epoch = math.ceil(
+                when.timestamp() if isinstance(when, datetime.datetime) else float(when)
+            )
             packet_type = PacketType.SUBMIT_JOB_EPOCH
             packet = encode_packet(
-                packet_type, name, unique_bytes, str(int(epoch)).encode(), payload
+                packet_type, name, unique_bytes, str(epoch).encode(), payload
             )
         else:
             packet_type = _SUBMIT_TYPES[(priority, bool(background))]
@@ -782,6 +791,8 @@ class GearmanClient:
                 request.connection_attempts += 1
                 request.state = JOB_PENDING
                 request.error = None
+                request.result = None
+                request.exception = None
                 request._finished.clear()
                 request._accepted.clear()
                 request.job.connection = connection

@@ -21,7 +21,6 @@ __all__ = [
     "JobAbandoned",
     "JobExceptionError",
     "JobFailedError",
-    "JobTimeoutError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -98,10 +97,6 @@ class ConnectionLostError(GearmanConnectionError):
 
 class GearmanTimeoutError(GearmanError):
     """An operation did not finish within its time limit."""
-
-
-class JobTimeoutError(GearmanTimeoutError):
-    """A job handler ran past the timeout given at registration."""
 
 
 class EncodingError(GearmanError, ValueError):

@@ -192,6 +192,21 @@ def find_gearman_tools() -> GearmanTools | None:
 _exiting = False
 
 
+def _popen_class() -> type[subprocess.Popen[bytes]]:
+    """Return gevent's Popen once gevent is loaded, else the standard one.
+
+    Once anything in the process has used gevent.subprocess, gevent reaps every
+    child itself, and the standard Popen then reports exit status 0 even for a
+    killed server. gevent's Popen sees the real status either way.
+    """
+    if "gevent" in sys.modules and not _exiting:
+        import gevent.subprocess
+
+        popen: type[subprocess.Popen[bytes]] = gevent.subprocess.Popen
+        return popen
+    return subprocess.Popen
+
+
 def _pause(seconds: float) -> None:
     """Sleep, letting other greenlets run if gevent is loaded.
 
@@ -525,7 +540,7 @@ class GearmandProcess:
         output_path = self.output_path
         with output_path.open("ab") as output:
             self._output_offset = output.tell()
-            self._process = subprocess.Popen(
+            self._process = _popen_class()(
                 self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=output,

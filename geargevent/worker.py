@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -63,7 +64,6 @@ from geargevent.errors import (
     ConnectionLostError,
     EncodingError,
     JobAbandoned,
-    JobTimeoutError,
     LocalProtocolError,
     ProtocolError,
 )
@@ -237,7 +237,6 @@ class WorkerConnection:
                     return ConnectionLostError(f"job server {self.address} closed the connection")
                 for packet in parser.feed(data):
                     handle(packet)
-                self.worker._activity.set()
         except ProtocolError as exc:
             connection_log.error(
                 "invalid data from job server %s, reconnecting: %s", self.address, exc
@@ -377,6 +376,7 @@ class WorkerConnection:
         self.jobs[event.handle] = job
         self._running[event.function] += 1
         job.greenlet = gevent.spawn(worker._run_job, job, function)
+        worker._activity.set()
         self.top_up(2)
         # A GRAB answered by NO_JOB before this one drained the connection;
         # with this reply the last GRAB is in, so it may now sleep.
@@ -650,7 +650,9 @@ class GearmanWorker:
         """Serve jobs until :meth:`shutdown`, or until a hook returns False.
 
         Calls :meth:`after_poll` after each ``poll_timeout`` seconds without
-        activity, and after activity, at most once per wake-up. Job servers being
+        activity, and after activity, at most once per wake-up. Activity means
+        a job was assigned or a connection closed; the worker's own timed GRABs
+        that find nothing do not count. Job servers being
         down never ends it: it keeps reconnecting.
 
         Raises:
@@ -678,6 +680,9 @@ class GearmanWorker:
             else min(poll_timeout, self.regrab_interval)
         )
         for connection in self.connections:
+            connection.backoff = Backoff(
+                self.reconnect_delay_min, self.reconnect_delay_max, self.reconnect_delay_factor
+            )
             connection.greenlet = gevent.spawn(connection.run)
             connection.greenlet.name = f"geargevent connection {connection.address}"
         log.info(
@@ -795,7 +800,7 @@ class GearmanWorker:
             log.warning(
                 "the standard library is not monkey-patched, so handlers that use blocking "
                 "libraries run one at a time; call gevent.monkey.patch_all() before any "
-                "other import (the geargevent runner does this for you)"
+                "other import"
             )
 
     # Slots.
@@ -864,63 +869,101 @@ class GearmanWorker:
             self._answer_failure(job, message)
             return
 
-        # Step 2: run the handler, under the function's time limit if it has one.
-        try:
-            if function.timeout is None:
-                result = function.callback(self, job)
-            else:
+        # Step 2: run the handler through the python-gearman hooks, under the
+        # function's time limit if it has one. gevent.Timeout derives from
+        # BaseException, so a handler's `except Exception` cannot swallow it.
+        if function.timeout is None:
+            self.on_job_execute(job)
+        else:
+            deadline = gevent.Timeout(function.timeout)
+            try:
+                with deadline:
+                    self.on_job_execute(job)
+            except gevent.Timeout as exc:
+                if exc is not deadline:
+                    raise
                 message = (
                     f"job {job.handle} for function {job.task} timed out after "
                     f"{function.timeout:g} s"
                 )
-                deadline = JobTimeoutError(message)
-                try:
-                    with gevent.Timeout(function.timeout, deadline):
-                        result = function.callback(self, job)
-                except JobTimeoutError as exc:
-                    if exc is not deadline:
-                        raise
-                    log.error("%s; its greenlet was killed", message)
-                    self._answer_failure(job, message)
-                    return
-        except (gevent.GreenletExit, SystemExit, KeyboardInterrupt):
-            raise
-        except Exception as exc:
+                log.error("%s; its handler was interrupted", message)
+                self._answer_failure(job, message)
+                return
+
+        # Step 3: a hook overridden in a subclass may return without answering;
+        # the job would then hang until the connection closes.
+        if not job.answered:
             log.error(
-                "job %s for function %s raised %s",
+                "job %s (function %s) was not answered by on_job_execute; failing it",
                 job.handle,
                 job.task,
-                type(exc).__name__,
-                exc_info=True,
             )
-            if not job.answered:
-                self._answer_exception(job, exc)
-            return
+            self._answer_failure(job, "the worker did not answer the job")
 
-        if job.answered:
-            if result is not None:
-                log.debug("result of job %s ignored: the handler already answered it", job.handle)
-            return
+    # python-gearman's overridable hooks, with the same names and call order.
 
-        # Step 3: encode and send the result.
+    def on_job_execute(self, current_job: GearmanJob) -> bool:
+        """Run the handler, then call :meth:`on_job_complete` or :meth:`on_job_exception`."""
+        function = current_job._function_spec
         try:
-            payload = encoder.encode(result)
+            result = function.callback(self, current_job)
+        except Exception:
+            return self.on_job_exception(current_job, sys.exc_info())
+        return self.on_job_complete(current_job, result)
+
+    def on_job_exception(self, current_job: GearmanJob, exc_info: Any) -> bool:
+        """Log the handler's exception and answer the job with it; return False.
+
+        The exception reaches clients that asked for exceptions as WORK_EXCEPTION
+        data built by :meth:`format_exception`, and every other client as a
+        failure.
+        """
+        exc = exc_info[1]
+        log.error(
+            "job %s for function %s raised %s",
+            current_job.handle,
+            current_job.task,
+            type(exc).__name__,
+            exc_info=exc_info,
+        )
+        if not current_job.answered:
+            self._answer_exception(current_job, exc)
+        return False
+
+    def on_job_complete(self, current_job: GearmanJob, job_result: Any) -> bool:
+        """Encode the handler's result and send it as WORK_COMPLETE; return True.
+
+        A result that cannot be encoded fails the job with a message naming the
+        encoder. If the handler already answered the job, the result is ignored.
+        """
+        if current_job.answered:
+            if job_result is not None:
+                log.debug(
+                    "result of job %s ignored: the handler already answered it",
+                    current_job.handle,
+                )
+            return True
+        function = current_job._function_spec
+        encoder = (function.encoder if function is not None else None) or self.data_encoder
+        try:
+            payload = encoder.encode(job_result)
             if not isinstance(payload, (bytes, bytearray)):
                 raise TypeError(f"encode() returned {type(payload).__name__}, not bytes")
         except Exception as exc:
             message = (
-                f"cannot encode result of job {job.handle} for function {job.task} with "
-                f"{_name_of(encoder)}: {type(exc).__name__}: {exc}"
+                f"cannot encode result of job {current_job.handle} for function "
+                f"{current_job.task} with {_name_of(encoder)}: {type(exc).__name__}: {exc}"
             )
             log.error("%s; failing the job", message)
-            self._answer_failure(job, message)
-            return
-        job.answered = True
-        job.connection.send_job_packet(
-            job,
-            encode_packet(PacketType.WORK_COMPLETE, job.handle_bytes, bytes(payload)),
+            self._answer_failure(current_job, message)
+            return False
+        current_job.answered = True
+        current_job.connection.send_job_packet(
+            current_job,
+            encode_packet(PacketType.WORK_COMPLETE, current_job.handle_bytes, bytes(payload)),
             terminal=True,
         )
+        return True
 
     def _exit_requested(self, job: GearmanJob, exc: BaseException) -> None:
         if self._exit is not None:

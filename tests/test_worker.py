@@ -1257,3 +1257,81 @@ def test_perl_server_drops_work_data(
     assert second.result == b"complete"
     assert list(first.data_updates) == []
     assert len(log_messages(caplog.records, logging.WARNING, "WORK_DATA")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# python-gearman's overridable hooks
+
+
+def test_on_job_exception_override(gearmand: GearmandProcess, client: GearmanClient) -> None:
+    seen: list[str] = []
+
+    class PlainFailWorker(GearmanWorker):
+        def on_job_exception(self, current_job: GearmanJob, exc_info: Any) -> bool:
+            seen.append(type(exc_info[1]).__name__)
+            self.send_job_failure(current_job)
+            return False
+
+    def boom(worker: GearmanWorker, job: GearmanJob) -> bytes:
+        raise KeyError("missing")
+
+    worker = PlainFailWorker([gearmand.address], max_jobs=2)
+    worker.register_task("hooks.boom", boom)
+    with running(worker):
+        request = client.submit_job("hooks.boom", b"x", poll_timeout=5)
+
+    assert request.state == JOB_FAILED
+    assert request.exception is None
+    assert seen == ["KeyError"]
+
+
+def test_on_job_complete_override(gearmand: GearmandProcess, client: GearmanClient) -> None:
+    class WrappingWorker(GearmanWorker):
+        def on_job_complete(self, current_job: GearmanJob, job_result: Any) -> bool:
+            return super().on_job_complete(current_job, b"<" + job_result + b">")
+
+    worker = WrappingWorker([gearmand.address], max_jobs=2)
+    worker.register_task("hooks.wrap", reverse)
+    with running(worker):
+        request = client.submit_job("hooks.wrap", b"abc", poll_timeout=5)
+
+    assert request.state == JOB_COMPLETE
+    assert request.result == b"<cba>"
+
+
+def test_unanswering_on_job_execute_fails_job(
+    gearmand: GearmandProcess, client: GearmanClient
+) -> None:
+    class ForgetfulWorker(GearmanWorker):
+        def on_job_execute(self, current_job: GearmanJob) -> bool:
+            return True
+
+    worker = ForgetfulWorker([gearmand.address], max_jobs=2)
+    worker.register_task("hooks.forget", reverse)
+    with running(worker):
+        request = client.submit_job("hooks.forget", b"abc", poll_timeout=5)
+
+    assert request.state == JOB_FAILED
+    assert b"did not answer" in request.exception
+
+
+def test_timeout_not_swallowed_by_handler(
+    gearmand: GearmandProcess, client: GearmanClient
+) -> None:
+    def catches_everything(worker: GearmanWorker, job: GearmanJob) -> bytes:
+        try:
+            gevent.sleep(5)
+        except Exception:
+            return b"caught"
+        return b"slept"
+
+    worker = GearmanWorker([gearmand.address], max_jobs=2)
+    worker.register_task("hooks.catch", catches_everything, timeout=0.2)
+    with running(worker):
+        started = time.monotonic()
+        request = client.submit_job("hooks.catch", b"", poll_timeout=5)
+        elapsed = time.monotonic() - started
+
+    assert request.state == JOB_FAILED
+    assert b"timed out after 0.2 s" in request.exception
+    assert elapsed < 2
