@@ -141,6 +141,7 @@ class GearmanJobRequest:
         self._finished = gevent.event.Event()
         self._packet: tuple[PacketType, bytes] | None = None
         self._server_hint: int | None = None
+        self._fields: tuple[PacketType, bytes, tuple[bytes, ...], bytes] | None = None
         self.on_update: Callable[[GearmanJobRequest, str, Any], object] | None = None
         self._update_queue: gevent.queue.Queue | None = None
 
@@ -621,6 +622,8 @@ class GearmanClient:
                 request.timed_out = not finished
                 if not finished or not self._should_retry(request):
                     break
+                if request._server_hint is None:
+                    self._renew_unique(request)
                 self._send_request(request)
         return job_requests
 
@@ -641,7 +644,7 @@ class GearmanClient:
             ValueError: the request has no handle yet.
             GearmanTimeoutError: no reply within ``poll_timeout`` seconds.
         """
-        return self.get_job_statuses([current_request], poll_timeout)[0].status
+        return dict(self.get_job_statuses([current_request], poll_timeout)[0].status)
 
     def get_job_statuses(
         self, job_requests: Sequence[GearmanJobRequest], poll_timeout: float | None = None
@@ -760,20 +763,38 @@ class GearmanClient:
                 when.timestamp() if isinstance(when, datetime.datetime) else float(when)
             )
             packet_type = PacketType.SUBMIT_JOB_EPOCH
-            packet = encode_packet(
-                packet_type, name, unique_bytes, str(epoch).encode(), payload
-            )
+            extra: tuple[bytes, ...] = (str(epoch).encode(),)
         else:
             packet_type = _SUBMIT_TYPES[(priority, bool(background))]
-            packet = encode_packet(packet_type, name, unique_bytes, payload)
+            extra = ()
         request = GearmanJobRequest(
             job, background=bool(background), priority=priority, max_retries=max_retries
         )
-        request._packet = (packet_type, packet)
+        request._fields = (packet_type, name, extra, payload)
+        request._packet = (
+            packet_type,
+            encode_packet(packet_type, name, unique_bytes, *extra, payload),
+        )
         # A unique chosen by the caller picks the server by hash, so equal uniques
-        # meet on the same server and coalesce; generated ones rotate.
-        request._server_hint = None if unique is None else zlib.crc32(name + b"\0" + unique_bytes)
+        # meet on the same server and coalesce; generated ones rotate. With "-"
+        # gearmand uses the data as the unique, so the data is hashed.
+        if unique is not None:
+            key = payload if unique_bytes == b"-" else unique_bytes
+            request._server_hint = zlib.crc32(name + b"\0" + key)
         return request
+
+    def _renew_unique(self, request: GearmanJobRequest) -> None:
+        # gearmand 1.1.20 keeps a queued job whose client disconnected, marked to be
+        # dropped at the next GRAB; a resubmission with the same unique would attach
+        # to it and never complete. A generated unique is therefore replaced.
+        assert request._fields is not None, "requests are built by _build_request"
+        packet_type, name, extra, payload = request._fields
+        unique_bytes = uuid.uuid4().hex.encode()
+        request.job.unique = unique_bytes.decode()
+        request._packet = (
+            packet_type,
+            encode_packet(packet_type, name, unique_bytes, *extra, payload),
+        )
 
     def _send_request(self, request: GearmanJobRequest) -> None:
         assert request._packet is not None, "requests are built by _build_request"
