@@ -5,6 +5,7 @@ application's choice, made with ``gevent.monkey.patch_all()`` before its other
 imports.
 """
 
+from geargevent.admin import GearmanAdminClient
 from geargevent.client import (
     JOB_COMPLETE,
     JOB_CREATED,
@@ -50,6 +51,7 @@ __all__ = [
     "ConnectionLostError",
     "DataEncoder",
     "EncodingError",
+    "GearmanAdminClient",
     "GearmanClient",
     "GearmanConnectionError",
     "GearmanError",

@@ -805,6 +805,7 @@ class GearmanClient:
         else:
             first = request._server_hint % count
         errors = []
+        last_error: BaseException | None = None
         for offset in range(count):
             connection = self.connections[(first + offset) % count]
             try:
@@ -820,11 +821,12 @@ class GearmanClient:
                 connection.send(packet_type, packet, request)
                 return
             except (OSError, ConnectionLostError) as exc:
-                errors.append(f"{connection.address}: {exc}")
+                errors.append(str(exc))
+                last_error = exc
         raise ServerUnavailableError(
             "no job server accepted the submission of "
             f"{request.job.task!r}: {'; '.join(errors)}; check that gearmand is running"
-        )
+        ) from last_error
 
     def _should_retry(self, request: GearmanJobRequest) -> bool:
         if request.state != JOB_FAILED or not isinstance(request.error, ConnectionLostError):

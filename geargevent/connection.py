@@ -162,6 +162,7 @@ def open_connection(
     if not candidates:
         raise OSError(f"{address.host!r} resolved to no address")
     errors = []
+    last_error: OSError | None = None
     for family, sockaddr in candidates:
         sock = socket.socket(family, _stdlib_socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -170,6 +171,7 @@ def open_connection(
         except OSError as exc:
             sock.close()
             errors.append(f"{sockaddr[0]}: {exc}")
+            last_error = exc
             continue
         sock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
         if keepalive:
@@ -178,7 +180,11 @@ def open_connection(
         if errors:
             log.info("connected to %s at %s after failing on %s", address, sockaddr[0], errors)
         return sock
-    raise OSError(f"cannot connect to {address}: {'; '.join(errors)}")
+    # The errno of the last attempt is kept, so callers can tell a refused
+    # connection from a timeout without parsing the message.
+    assert last_error is not None
+    tried = str(address) if len(errors) == 1 else f"{address} ({'; '.join(errors)})"
+    raise OSError(last_error.errno, last_error.strerror or str(last_error), tried)
 
 
 def _enable_keepalive(sock: socket.socket) -> None:

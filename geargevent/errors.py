@@ -78,7 +78,7 @@ class ServerError(GearmanError):
         self.code = code
         self.text = text
         self.server = server
-        where = f" from {server}" if server else ""
+        where = f" {server}" if server else ""
         detail = ": ".join(part for part in (code, text) if part) or "no details"
         super().__init__(f"job server{where} returned an error: {detail}")
 
