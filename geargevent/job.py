@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import gevent
+    import greenlet
 
     from geargevent.worker import WorkerConnection
 
@@ -63,7 +63,7 @@ class GearmanJob:
         self.data: Any = raw_data
         self.connection_lost = False
         self.answered = False
-        self.greenlet: gevent.Greenlet | None = None
+        self.greenlet: greenlet.greenlet | None = None
         self._function_spec: Any = None
 
     @property

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 import gevent
 import gevent.event
 import gevent.monkey
+import greenlet
 from gevent import socket
 
 from geargevent._framing import DEFAULT_MAX_PACKET_SIZE, PacketParser, encode_packet
@@ -93,6 +94,9 @@ DEFAULT_REGRAB_INTERVAL = 10.0
 MAX_OUTSTANDING_GRABS = 32
 
 _RECV_SIZE = 256 * 1024
+
+# Parked job greenlets kept for reuse at most; more are left to end.
+MAX_IDLE_RUNNERS = 1024
 
 Handler = Callable[["GearmanWorker", GearmanJob], Any]
 F = TypeVar("F", bound=Handler)
@@ -273,11 +277,8 @@ class WorkerConnection:
                 worker._waiting.remove(self)
         for job in abandoned:
             job.connection_lost = True
-            greenlet = job.greenlet
-            if greenlet is not None and greenlet is not gevent.getcurrent():
-                greenlet.kill(JobAbandoned, block=False)
-                if greenlet.dead:
-                    worker._release_slot(job)
+            if job.greenlet is not None and job.greenlet is not gevent.getcurrent():
+                worker._hub.loop.run_callback(worker._throw_abandoned, job, job.greenlet)
         worker._changed.set()
         worker._activity.set()
 
@@ -375,7 +376,7 @@ class WorkerConnection:
         job._function_spec = function
         self.jobs[event.handle] = job
         self._running[event.function] += 1
-        job.greenlet = gevent.spawn(worker._run_job, job, function)
+        worker._start_job(job, function)
         worker._activity.set()
         self.top_up(2)
         # A GRAB answered by NO_JOB before this one drained the connection;
@@ -559,6 +560,7 @@ class GearmanWorker:
         self._shutdown_greenlet: gevent.Greenlet | None = None
         self._hub = gevent.get_hub()
         self._hub_thread = _get_thread_ident()
+        self._idle_runners: list[greenlet.greenlet] = []
 
     # Registration, python-gearman style.
 
@@ -774,9 +776,9 @@ class GearmanWorker:
 
     def _close_all(self) -> None:
         for connection in self.connections:
-            greenlet = connection.greenlet
-            if greenlet is not None and greenlet is not gevent.getcurrent():
-                greenlet.kill(block=False)
+            serving = connection.greenlet
+            if serving is not None and serving is not gevent.getcurrent():
+                serving.kill(block=False)
             connection.close()
             if connection.connected:
                 connection._close_session(ConnectionLostError("worker shut down"))
@@ -806,8 +808,8 @@ class GearmanWorker:
     # Slots.
 
     def _release_slot(self, job: GearmanJob) -> None:
-        # Idempotent, because an abandoned job may be released both by its
-        # connection (if its greenlet never started) and by its greenlet.
+        # Idempotent: clearing job.greenlet also tells a pending abandonment
+        # that the runner has moved on.
         if job.greenlet is None:
             return
         job.greenlet = None
@@ -828,9 +830,55 @@ class GearmanWorker:
                 connection.top_up(1)
 
     # Running one job.
+    #
+    # Jobs run in raw greenlets ("runners") that are parked in the hub after a
+    # job and reused for the next one: creating a greenlet per job cost about as
+    # much as all the rest of a trivial job's work. A runner is resumed by a hub
+    # callback, as gevent resumes any waiting greenlet.
+
+    def _start_job(self, job: GearmanJob, function: _Function) -> None:
+        if self._idle_runners:
+            runner = self._idle_runners.pop()
+        else:
+            runner = greenlet.greenlet(self._run_jobs, parent=self._hub)
+        job.greenlet = runner
+        self._hub.loop.run_callback(runner.switch, job, function)
+
+    def _run_jobs(self, job: GearmanJob, function: _Function) -> None:
+        hub = self._hub
+        while True:
+            self._run_job(job, function)
+            if self._stopping or len(self._idle_runners) >= MAX_IDLE_RUNNERS:
+                return
+            me = greenlet.getcurrent()
+            self._idle_runners.append(me)
+            while True:
+                try:
+                    job, function = hub.switch()
+                    break
+                except JobAbandoned:
+                    # Thrown for a job this runner finished before the throw
+                    # arrived; _throw_abandoned checks for that, so this is only
+                    # a safety net. The runner stays parked.
+                    continue
+                except greenlet.GreenletExit:
+                    # The worker was garbage-collected with this runner parked.
+                    with contextlib.suppress(ValueError):
+                        self._idle_runners.remove(me)
+                    return
+
+    def _throw_abandoned(self, job: GearmanJob, runner: Any) -> None:
+        # Runs in the hub. The runner may have finished this job (and started
+        # another) since the connection dropped; then it must not be interrupted.
+        still_on_job = job.greenlet is runner
+        if still_on_job and not runner.dead:
+            runner.throw(JobAbandoned)
 
     def _run_job(self, job: GearmanJob, function: _Function) -> None:
         try:
+            if job.connection_lost:
+                # The connection dropped before the runner started the job.
+                raise JobAbandoned
             self._execute(job, function)
         except JobAbandoned:
             log.info(
@@ -849,7 +897,14 @@ class GearmanWorker:
             self._answer_failure(job, "internal error in geargevent; see the worker's log")
         finally:
             self._release_slot(job)
-        if not self._stopping and job.answered and not self.after_job():
+        if self._stopping or not job.answered:
+            return
+        try:
+            continue_working = self.after_job()
+        except Exception:
+            log.exception("after_job() raised after job %s; the worker goes on", job.handle)
+            return
+        if not continue_working:
             log.info("after_job returned False; shutting down gracefully")
             self.shutdown()
 

@@ -111,7 +111,7 @@ def test_server_error_attributes() -> None:
     assert error.text == "Job given in work result not found"
     assert error.server == "127.0.0.1:4730"
     assert str(error) == (
-        "job server from 127.0.0.1:4730 returned an error: "
+        "job server 127.0.0.1:4730 returned an error: "
         "JOB_NOT_FOUND: Job given in work result not found"
     )
 
