@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import random
 import re
 import socket as _stdlib_socket
@@ -227,19 +228,27 @@ class Backoff:
 class Writer:
     """The one writer of a connection: queued packets leave in order, batched.
 
-    Any greenlet may call :meth:`write`; the bytes are appended to a buffer and a
-    single writer greenlet sends everything buffered with one ``sendall``, so
-    packets never interleave and a result and the next GRAB share one segment.
+    Any greenlet may call :meth:`write`. The bytes are appended to a buffer, and a
+    hub callback at the end of the current loop iteration sends everything
+    buffered with one non-blocking write, so packets never interleave and a
+    result and the next GRAB share one segment. Whatever the kernel does not
+    take at once is sent by a writer greenlet, which waits for the socket.
     Callers that may wait (job greenlets) use :meth:`write_or_wait`, which blocks
     while more than ``high_water`` bytes are queued.
     """
 
     def __init__(self, sock: socket.socket, name: str, high_water: int = 4 * 1024 * 1024) -> None:
         self._sock = sock
+        self._fd = sock.fileno()
         self._name = name
+        self._loop = gevent.get_hub().loop
         self._buffer: list[bytes] = []
         self._buffered = 0
         self.high_water = high_water
+        self._flush_scheduled = False
+        # Bytes the kernel did not take yet; while set, the writer greenlet owns
+        # sending, and it also sends what is buffered meanwhile.
+        self._backlog: memoryview | None = None
         self._ready = gevent.event.Event()
         self._drained = gevent.event.Event()
         self._drained.set()
@@ -247,8 +256,7 @@ class Writer:
         self._idle.set()
         self.closed = False
         self.error: BaseException | None = None
-        self._greenlet = gevent.spawn(self._run)
-        self._greenlet.name = f"geargevent writer {name}"
+        self._greenlet: gevent.Greenlet | None = None
 
     def write(self, data: bytes) -> None:
         """Queue bytes without waiting; dropped silently once the writer is closed."""
@@ -259,7 +267,9 @@ class Writer:
         self._idle.clear()
         if self._buffered > self.high_water:
             self._drained.clear()
-        self._ready.set()
+        if not self._flush_scheduled and self._backlog is None:
+            self._flush_scheduled = True
+            self._loop.run_callback(self._flush)
 
     def write_or_wait(self, data: bytes) -> bool:
         """Queue bytes, first waiting while the buffer is over its high-water mark.
@@ -283,39 +293,73 @@ class Writer:
         self.closed = True
         self._buffer.clear()
         self._buffered = 0
+        self._backlog = None
         self._drained.set()
         self._idle.set()
         self._ready.set()
-        if self._greenlet is not gevent.getcurrent():
+        if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
             self._greenlet.kill(block=False)
 
-    def _run(self) -> None:
+    def _flush(self) -> None:
+        # Runs in the hub, so it must neither block nor raise.
+        self._flush_scheduled = False
+        if self.closed or self._backlog is not None:
+            return
+        if not self._buffer:
+            self._idle.set()
+            return
+        data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        self._buffer.clear()
+        self._buffered = 0
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._failed(exc)
+            return
+        if sent < len(data):
+            self._backlog = memoryview(data)[sent:]
+            if self._greenlet is None:
+                self._greenlet = gevent.spawn(self._send_backlog)
+                self._greenlet.name = f"geargevent writer {self._name}"
+            self._ready.set()
+            return
+        self._drained.set()
+        self._idle.set()
+
+    def _send_backlog(self) -> None:
         sock = self._sock
         while True:
             self._ready.wait()
             self._ready.clear()
+            while not self.closed and self._backlog is not None:
+                try:
+                    sock.sendall(self._backlog)
+                except OSError as exc:
+                    self._failed(exc)
+                    return
+                if self._buffer:
+                    data = b"".join(self._buffer)
+                    self._buffer.clear()
+                    self._buffered = 0
+                    self._backlog = memoryview(data)
+                else:
+                    self._backlog = None
             if self.closed:
                 return
-            if not self._buffer:
-                self._idle.set()
-                continue
-            data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-            self._buffer.clear()
-            self._buffered = 0
-            try:
-                sock.sendall(data)
-            except OSError as exc:
-                log.debug("write.failed server=%s error=%r", self._name, exc)
-                self.error = exc
-                self.closed = True
-                self._buffer.clear()
-                self._drained.set()
-                self._idle.set()
-                # Closing the read side too makes the reader see the loss at once.
-                with contextlib.suppress(OSError):
-                    sock.shutdown(_stdlib_socket.SHUT_RDWR)
-                return
-            if self._buffered <= self.high_water:
-                self._drained.set()
-            if not self._buffer:
-                self._idle.set()
+            self._drained.set()
+            self._idle.set()
+
+    def _failed(self, exc: OSError) -> None:
+        log.debug("write.failed server=%s error=%r", self._name, exc)
+        self.error = exc
+        self.closed = True
+        self._buffer.clear()
+        self._buffered = 0
+        self._backlog = None
+        self._drained.set()
+        self._idle.set()
+        # Closing the read side too makes the reader see the loss at once.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(_stdlib_socket.SHUT_RDWR)
