@@ -95,6 +95,9 @@ MAX_OUTSTANDING_GRABS = 32
 
 _RECV_SIZE = 256 * 1024
 
+# Seconds between two log records for ERROR packets with the same code.
+ERROR_LOG_INTERVAL = 10.0
+
 # Parked job greenlets kept for reuse at most; more are left to end.
 MAX_IDLE_RUNNERS = 1024
 
@@ -149,6 +152,7 @@ class WorkerConnection:
         self._cant_do_pending: set[bytes] = set()
         self._unsupported_logged: set[str] = set()
         self._outage_started: float | None = None
+        self._error_log: dict[str, tuple[float, int]] = {}
         self.greenlet: gevent.Greenlet | None = None
 
     def __repr__(self) -> str:
@@ -339,8 +343,18 @@ class WorkerConnection:
         code = event.code.decode("utf-8", "replace")
         text = event.text.decode("utf-8", "replace")
         # ERROR names no job. JOB_NOT_FOUND (gearmand) and not_worker (Perl)
-        # mean the server no longer counts a result's job as ours.
-        connection_log.warning("job server %s returned ERROR %s: %s", self.address, code, text)
+        # mean the server no longer counts a result's job as ours. Repeats are
+        # counted and logged at most once per ERROR_LOG_INTERVAL per code.
+        now = time.monotonic()
+        last_logged, suppressed = self._error_log.get(code, (float("-inf"), 0))
+        if now - last_logged < ERROR_LOG_INTERVAL:
+            self._error_log[code] = (last_logged, suppressed + 1)
+            return
+        self._error_log[code] = (now, 0)
+        repeats = f" ({suppressed} more since the last report)" if suppressed else ""
+        connection_log.warning(
+            "job server %s returned ERROR %s: %s%s", self.address, code, text, repeats
+        )
 
     def _can_do(self, function: _Function) -> bytes:
         if function.server_timeout is None:

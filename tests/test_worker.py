@@ -1335,3 +1335,33 @@ def test_timeout_not_swallowed_by_handler(
     assert request.state == JOB_FAILED
     assert b"timed out after 0.2 s" in request.exception
     assert elapsed < 2
+
+
+def test_repeated_server_errors_logged_once(
+    gearmand: GearmandProcess, client: GearmanClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from geargevent._framing import encode_packet
+
+    def stray_results(worker: GearmanWorker, job: GearmanJob) -> bytes:
+        # Results for a handle this connection does not hold: gearmand answers each
+        # with ERROR JOB_NOT_FOUND, which names no job.
+        stray = encode_packet(PacketType.WORK_COMPLETE, b"H:nosuch:1", b"")
+        for _ in range(5):
+            job.connection.send_job_packet(job, stray, terminal=False)
+        return b"done"
+
+    worker = GearmanWorker([gearmand.address], max_jobs=2)
+    worker.register_task("errors.stray", stray_results)
+    with running(worker):
+        request = client.submit_job("errors.stray", b"", poll_timeout=5)
+        assert request.result == b"done"
+        wait_until(
+            lambda: log_messages(caplog.records, logging.WARNING, "JOB_NOT_FOUND"),
+            5,
+            "the first ERROR to be logged",
+        )
+        gevent.sleep(0.3)
+
+    reports = log_messages(caplog.records, logging.WARNING, "JOB_NOT_FOUND")
+    assert len(reports) == 1
+    assert request.state == JOB_COMPLETE
