@@ -856,19 +856,25 @@ class GearmanWorker:
         else:
             runner = greenlet.greenlet(self._run_jobs, parent=self._hub)
         job.greenlet = runner
-        self._hub.loop.run_callback(runner.switch, job, function)
+        # The job travels in a list that the runner empties: the arguments of a
+        # greenlet's first switch stay referenced for its whole life, and a
+        # parked runner must not keep its last job (and its data) alive.
+        self._hub.loop.run_callback(runner.switch, [job, function])
 
-    def _run_jobs(self, job: GearmanJob, function: _Function) -> None:
+    def _run_jobs(self, assignment: list[Any]) -> None:
         hub = self._hub
         while True:
+            job, function = assignment
+            assignment.clear()
             self._run_job(job, function)
+            del job, function
             if self._stopping or len(self._idle_runners) >= MAX_IDLE_RUNNERS:
                 return
             me = greenlet.getcurrent()
             self._idle_runners.append(me)
             while True:
                 try:
-                    job, function = hub.switch()
+                    assignment = hub.switch()
                     break
                 except JobAbandoned:
                     # Thrown for a job this runner finished before the throw
