@@ -233,6 +233,12 @@ class Writer:
     buffered with one non-blocking write, so packets never interleave and a
     result and the next GRAB share one segment. Whatever the kernel does not
     take at once is sent by a writer greenlet, which waits for the socket.
+
+    Packets about jobs (results and in-flight updates) are queued with
+    ``urgent=True`` and leave ahead of the other packets queued in the same loop
+    iteration, such as GRABs asked for when the job was assigned, so the server
+    forwards a result before it answers those GRABs. Order within each of the
+    two queues is kept.
     Callers that may wait (job greenlets) use :meth:`write_or_wait`, which blocks
     while more than ``high_water`` bytes are queued.
     """
@@ -243,6 +249,7 @@ class Writer:
         self._name = name
         self._loop = gevent.get_hub().loop
         self._buffer: list[bytes] = []
+        self._urgent: list[bytes] = []
         self._buffered = 0
         self.high_water = high_water
         self._flush_scheduled = False
@@ -258,11 +265,14 @@ class Writer:
         self.error: BaseException | None = None
         self._greenlet: gevent.Greenlet | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, urgent: bool = False) -> None:
         """Queue bytes without waiting; dropped silently once the writer is closed."""
         if self.closed:
             return
-        self._buffer.append(data)
+        if urgent:
+            self._urgent.append(data)
+        else:
+            self._buffer.append(data)
         self._buffered += len(data)
         self._idle.clear()
         if self._buffered > self.high_water:
@@ -271,7 +281,7 @@ class Writer:
             self._flush_scheduled = True
             self._loop.run_callback(self._flush)
 
-    def write_or_wait(self, data: bytes) -> bool:
+    def write_or_wait(self, data: bytes, urgent: bool = False) -> bool:
         """Queue bytes, first waiting while the buffer is over its high-water mark.
 
         Returns False if the connection closed before the bytes could be queued.
@@ -280,7 +290,7 @@ class Writer:
             self._drained.wait()
         if self.closed:
             return False
-        self.write(data)
+        self.write(data, urgent)
         return True
 
     def flush_and_close(self, timeout: float) -> None:
@@ -292,6 +302,7 @@ class Writer:
     def close(self) -> None:
         self.closed = True
         self._buffer.clear()
+        self._urgent.clear()
         self._buffered = 0
         self._backlog = None
         self._drained.set()
@@ -305,12 +316,10 @@ class Writer:
         self._flush_scheduled = False
         if self.closed or self._backlog is not None:
             return
-        if not self._buffer:
+        data = self._take()
+        if not data:
             self._idle.set()
             return
-        data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-        self._buffer.clear()
-        self._buffered = 0
         try:
             sent = os.write(self._fd, data)
         except BlockingIOError:
@@ -339,23 +348,34 @@ class Writer:
                 except OSError as exc:
                     self._failed(exc)
                     return
-                if self._buffer:
-                    data = b"".join(self._buffer)
-                    self._buffer.clear()
-                    self._buffered = 0
-                    self._backlog = memoryview(data)
-                else:
-                    self._backlog = None
+                data = self._take()
+                self._backlog = memoryview(data) if data else None
             if self.closed:
                 return
             self._drained.set()
             self._idle.set()
+
+    def _take(self) -> bytes:
+        """Remove and return everything queued, urgent packets first."""
+        if self._urgent:
+            self._urgent.extend(self._buffer)
+            parts = self._urgent
+            self._urgent = []
+            self._buffer.clear()
+        else:
+            parts = self._buffer
+            self._buffer = []
+        self._buffered = 0
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
 
     def _failed(self, exc: OSError) -> None:
         log.debug("write.failed server=%s error=%r", self._name, exc)
         self.error = exc
         self.closed = True
         self._buffer.clear()
+        self._urgent.clear()
         self._buffered = 0
         self._backlog = None
         self._drained.set()

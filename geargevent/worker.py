@@ -482,9 +482,9 @@ class WorkerConnection:
             )
             return False
         if terminal:
-            self.writer.write(data)
+            self.writer.write(data, urgent=True)
             return True
-        return self.writer.write_or_wait(data)
+        return self.writer.write_or_wait(data, urgent=True)
 
     def supports(self, feature: str) -> bool:
         """Tell whether the server takes WORK_DATA and WORK_WARNING (Perl does not)."""
