@@ -299,6 +299,10 @@ class Relay:
             client.close()
             return
         upstream.settimeout(None)
+        # Packets are forwarded one by one; without TCP_NODELAY each small one can
+        # wait for a delayed ACK, which adds tens of milliseconds per hop.
+        for sock in (client, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         connection = _Connection(number, client, upstream)
         self._connections[number] = connection
