@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 Each job server connection runs in its own greenlet (:class:`WorkerConnection`)
-and each running job in its own greenlet. The worker owns one count of free
+and each running job in its own greenlet, taken from a set of parked greenlets
+that are reused from job to job. The worker owns one count of free
 *slots*, ``max_jobs`` in all, shared by every connection:
 
 - A connection takes a slot before it sends a GRAB. NO_JOB gives the slot back;
@@ -22,9 +23,8 @@ and each running job in its own greenlet. The worker owns one count of free
 
 When a connection drops, every job it handed out is abandoned: the job server
 has already requeued it, and handles restart at 1 after a server restart, so a
-late result could complete somebody else's job. The handler's greenlet is
-killed with :class:`~geargevent.errors.JobAbandoned` and nothing more is sent
-for the job.
+late result could complete somebody else's job. :class:`~geargevent.errors.JobAbandoned`
+is raised in the handler where it waits, and nothing more is sent for the job.
 """
 
 from __future__ import annotations
