@@ -81,7 +81,7 @@ __all__ = [
 log = logging.getLogger("geargevent.worker")
 connection_log = logging.getLogger("geargevent.connection")
 
-# Jobs one worker process runs at once unless told otherwise. Handlers are meant
+# Jobs one worker process runs at once by default. Handlers are meant
 # to be I/O-bound; CPU-bound handlers should use max_jobs=1 per process.
 DEFAULT_MAX_JOBS = 100
 
@@ -599,8 +599,9 @@ class GearmanWorker:
         is omitted: ``@worker.register_task("reverse")``.
 
         Args:
-            timeout: seconds a job may run; at the deadline its greenlet is killed
-                and the job is answered with a failure saying it timed out.
+            timeout: seconds a job may run. At the deadline gevent.Timeout is
+                raised in the handler, and the job is answered with a failure
+                saying it timed out.
             data_encoder: an encoder for this function only.
             server_timeout: also send CAN_DO_TIMEOUT with this many seconds. Off
                 by default: gearmand 1.1.x keeps one timer per connection, which
