@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 
-.PHONY: venv system-packages test lint clean demo
+.PHONY: venv system-packages demo-packages install-missing-packages test lint clean demo
 
 # Create the virtual environment and install the package in editable mode with the
 # development tools (pytest, hypothesis, ruff, mypy) and the command-line extras (rich).
@@ -14,17 +14,26 @@ venv:
 
 # Install the Debian packages that are missing: the C job server and its tools
 # (gearman-job-server, gearman-tools) unless GEARGEVENT_GEARMAND names another gearmand,
-# the Perl job server (gearman-server) for the tests that compare both servers,
-# libgearman-dev for the benchmark's C worker, and python3-venv when the venv module
-# cannot create environments. Installing needs root.
+# and python3-venv when the venv module cannot create environments. `system-packages`
+# (for the tests and the benchmark) adds the Perl job server (gearman-server), which some
+# tests compare against, and libgearman-dev for the benchmark's C worker; the demo needs
+# neither. Installing needs root.
 system-packages:
+	@$(MAKE) --no-print-directory install-missing-packages WITH_TEST_PACKAGES=1
+
+demo-packages:
+	@$(MAKE) --no-print-directory install-missing-packages WITH_TEST_PACKAGES=
+
+install-missing-packages:
 	@packages=""; \
 	if [ -z "$$GEARGEVENT_GEARMAND" ] && [ ! -x /usr/sbin/gearmand ]; then \
 		packages=" gearman-job-server"; \
 	fi; \
 	command -v gearadmin >/dev/null || packages="$$packages gearman-tools"; \
-	[ -e /usr/share/perl5/Gearman/Server.pm ] || packages="$$packages gearman-server"; \
-	[ -e /usr/include/libgearman-1.0/gearman.h ] || packages="$$packages libgearman-dev"; \
+	if [ -n "$(WITH_TEST_PACKAGES)" ]; then \
+		[ -e /usr/share/perl5/Gearman/Server.pm ] || packages="$$packages gearman-server"; \
+		[ -e /usr/include/libgearman-1.0/gearman.h ] || packages="$$packages libgearman-dev"; \
+	fi; \
 	if [ ! -x $(VENV_PYTHON) ] && ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
 		packages="$$packages python3-venv"; \
 	fi; \
@@ -56,7 +65,7 @@ clean:
 
 # Demo: examples/demo.py starts a private gearmand on a free port of 127.0.0.1, the
 # reverse worker and a batch of jobs, and stops all of them at the end.
-demo: system-packages $(VENV_PYTHON)
+demo: demo-packages $(VENV_PYTHON)
 	$(VENV_PYTHON) examples/demo.py
 
 # ---------------------------------------------------------------------------------------

@@ -251,6 +251,8 @@ def encode_command(command: str, *arguments: str | bytes) -> bytes:
             words, an argument is empty or contains whitespace or a control
             character, or the line would be longer than ``MAX_COMMAND_SIZE``.
     """
+    # An AdminCommand member is a str too; use its wire words in messages.
+    command = getattr(command, "value", command)
     if not _COMMAND_WORDS.fullmatch(command):
         raise ValueError(
             f"invalid admin command {command!r}: expected ASCII letters in words "

@@ -35,7 +35,7 @@ from geargevent._framing import DEFAULT_MAX_PACKET_SIZE, PacketParser, encode_pa
 from geargevent._names import validate_function_name, validate_unique
 from geargevent._packets import Packet, PacketType
 from geargevent.connection import ServerAddress, Writer, open_connection, parse_host_list
-from geargevent.encoders import DataEncoder, Encoder, resolve_encoder
+from geargevent.encoders import DataEncoder, Encoder, encode_with, resolve_encoder
 from geargevent.errors import (
     ConnectionLostError,
     EncodingError,
@@ -738,7 +738,7 @@ class GearmanClient:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         unique_bytes = validate_unique(uuid.uuid4().hex if unique is None else unique)
         try:
-            payload = bytes(self.data_encoder.encode(data))
+            payload = encode_with(self.data_encoder, data)
         except Exception as exc:
             raise EncodingError(
                 f"cannot encode data for function {name.decode('utf-8', 'replace')} with "

@@ -24,6 +24,7 @@ __all__ = [
     "JSONDataEncoder",
     "MsgpackDataEncoder",
     "RawDataEncoder",
+    "encode_with",
     "resolve_encoder",
 ]
 
@@ -100,6 +101,26 @@ ENCODERS: dict[str, Encoder] = {
     "json": JSONDataEncoder,
     "msgpack": MsgpackDataEncoder,
 }
+
+
+def encode_with(encoder: Encoder, value: Any) -> bytes:
+    """Encode ``value`` and return bytes, accepting str from the encoder as UTF-8.
+
+    Encoders written for python-gearman often return str (``json.dumps`` does on
+    Python 3), so str is sent as UTF-8 rather than rejected.
+
+    Raises:
+        TypeError: the encoder returned something other than bytes or str.
+        Exception: whatever the encoder itself raised.
+    """
+    payload: Any = encoder.encode(value)
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, (bytearray, memoryview)):
+        return bytes(payload)
+    raise TypeError(f"encode() returned {type(payload).__name__}, not bytes or str")
 
 
 def resolve_encoder(encoder: Encoder | type | str | None, default: Any = DataEncoder) -> Encoder:

@@ -25,6 +25,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "ServerError",
+    "ServerUnavailable",
     "ServerUnavailableError",
 ]
 
@@ -89,6 +90,10 @@ class GearmanConnectionError(GearmanError):
 
 class ServerUnavailableError(GearmanConnectionError):
     """No configured job server accepted a connection."""
+
+
+# python-gearman 2.x's name for the same error.
+ServerUnavailable = ServerUnavailableError
 
 
 class ConnectionLostError(GearmanConnectionError):

@@ -68,6 +68,18 @@ _C_MISSING_REASON = (
 _PERL_MISSING_REASON = (
     "Perl gearmand not found; install Debian package gearman-server or set GEARGEVENT_PERL_GEARMAND"
 )
+
+
+def _missing_reason(perl: bool) -> str:
+    """Say why no server binary was found, naming an environment variable that is set."""
+    variable = "GEARGEVENT_PERL_GEARMAND" if perl else "GEARGEVENT_GEARMAND"
+    value = os.environ.get(variable)
+    if value:
+        kind = "the Perl job server" if perl else "a C gearmand 1.x or 2.x"
+        return f"{variable}={value!r} is not {kind}; point it at one or unset it"
+    return _PERL_MISSING_REASON if perl else _C_MISSING_REASON
+
+
 _TOOLS_MISSING_REASON = "gearman and gearadmin not found; install Debian package gearman-tools"
 
 # The C server prints "gearmand 1.1.20+ds - <url>" after a blank line. The Perl server prints
@@ -378,7 +390,7 @@ class GearmandProcess:
         if executable is None:
             found = find_perl_gearmand() if self.perl else find_gearmand()
             if found is None:
-                raise FileNotFoundError(_PERL_MISSING_REASON if self.perl else _C_MISSING_REASON)
+                raise FileNotFoundError(_missing_reason(self.perl))
             return found
 
         resolved = _resolve_executable(executable)
@@ -850,7 +862,7 @@ if TYPE_CHECKING or "_pytest" in sys.modules:
         path = find_perl_gearmand() if perl else find_gearmand()
         if path is not None:
             return path
-        reason = _PERL_MISSING_REASON if perl else _C_MISSING_REASON
+        reason = _missing_reason(perl)
         variable = PERL_GEARMAND_ENV if perl else GEARMAND_ENV
         configured = os.environ.get(variable)
         if configured:

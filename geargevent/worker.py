@@ -60,7 +60,7 @@ from geargevent._state import (
     WorkerConnectionState,
 )
 from geargevent.connection import Backoff, ServerAddress, Writer, open_connection, parse_host_list
-from geargevent.encoders import DataEncoder, Encoder, resolve_encoder
+from geargevent.encoders import DataEncoder, Encoder, encode_with, resolve_encoder
 from geargevent.errors import (
     ConnectionLostError,
     EncodingError,
@@ -1022,9 +1022,7 @@ class GearmanWorker:
         function = current_job._function_spec
         encoder = (function.encoder if function is not None else None) or self.data_encoder
         try:
-            payload = encoder.encode(job_result)
-            if not isinstance(payload, (bytes, bytearray)):
-                raise TypeError(f"encode() returned {type(payload).__name__}, not bytes")
+            payload = encode_with(encoder, job_result)
         except Exception as exc:
             message = (
                 f"cannot encode result of job {current_job.handle} for function "
@@ -1036,7 +1034,7 @@ class GearmanWorker:
         current_job.answered = True
         current_job.connection.send_job_packet(
             current_job,
-            encode_packet(PacketType.WORK_COMPLETE, current_job.handle_bytes, bytes(payload)),
+            encode_packet(PacketType.WORK_COMPLETE, current_job.handle_bytes, payload),
             terminal=True,
         )
         return True
@@ -1083,17 +1081,18 @@ class GearmanWorker:
             return
         function = job._function_spec
         encoder = (function.encoder if function is not None else None) or self.data_encoder
+        payload: bytes | None
         try:
-            payload = encoder.encode(data)
+            payload = encode_with(encoder, data)
         except Exception:
             try:
-                payload = DataEncoder.encode(str(data))
+                payload = str(data).encode("utf-8", "replace")
             except Exception:
                 payload = None
         if payload is None:
             packet = encode_packet(PacketType.WORK_FAIL, job.handle_bytes)
         else:
-            packet = self._exception_packets(job, bytes(payload))
+            packet = self._exception_packets(job, payload)
         job.answered = True
         job.connection.send_job_packet(job, packet, terminal=True)
 
@@ -1113,7 +1112,7 @@ class GearmanWorker:
         function = job._function_spec
         encoder = (function.encoder if function is not None else None) or self.data_encoder
         try:
-            payload = encoder.encode(data)
+            return encode_with(encoder, data)
         except Exception as exc:
             raise EncodingError(
                 f"cannot encode {what} for job {job.handle} (function {job.task}) with "
@@ -1121,7 +1120,6 @@ class GearmanWorker:
                 function=job.task,
                 direction="encode",
             ) from exc
-        return bytes(payload)
 
     def _queued_from_thread(self, method: Callable[..., None], *arguments: Any) -> bool:
         """Hand a call made from a native thread over to the hub's thread.

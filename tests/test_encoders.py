@@ -15,6 +15,7 @@ from geargevent.encoders import (
     JSONDataEncoder,
     MsgpackDataEncoder,
     RawDataEncoder,
+    encode_with,
     resolve_encoder,
 )
 
@@ -270,3 +271,36 @@ def test_bad_encoder_keyword_rejected() -> None:
         GearmanClient([UNUSED_SERVER], data_encoder="pickle")
     with pytest.raises(TypeError, match="must have encode"):
         GearmanWorker([UNUSED_SERVER], data_encoder=object())  # type: ignore[arg-type]
+
+
+# encode_with: what the worker and client send for an encoder's output
+
+
+class TextJSONEncoder(DataEncoder):
+    """python-gearman's JSON example, unchanged: encode returns str on Python 3."""
+
+    @classmethod
+    def encode(cls, encodable_object: Any) -> Any:
+        return json.dumps(encodable_object)
+
+    @classmethod
+    def decode(cls, decodable_string: bytes) -> Any:
+        return json.loads(decodable_string)
+
+
+def test_encode_with_accepts_text() -> None:
+    assert encode_with(TextJSONEncoder, {"k": "ü"}) == json.dumps({"k": "ü"}).encode("utf-8")
+
+
+def test_encode_with_bytes_unchanged() -> None:
+    assert encode_with(DataEncoder, b"\x00raw") == b"\x00raw"
+
+
+def test_encode_with_rejects_other_types() -> None:
+    class NumberEncoder(DataEncoder):
+        @classmethod
+        def encode(cls, encodable_object: Any) -> Any:
+            return 42
+
+    with pytest.raises(TypeError, match="returned int"):
+        encode_with(NumberEncoder, "x")

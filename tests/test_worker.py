@@ -38,6 +38,7 @@ from geargevent import (
     JOB_COMPLETE,
     JOB_FAILED,
     ConnectionLostError,
+    DataEncoder,
     GearmanClient,
     GearmanJob,
     GearmanWorker,
@@ -1315,9 +1316,7 @@ def test_unanswering_on_job_execute_fails_job(
     assert b"did not answer" in request.exception
 
 
-def test_timeout_not_swallowed_by_handler(
-    gearmand: GearmandProcess, client: GearmanClient
-) -> None:
+def test_timeout_not_swallowed_by_handler(gearmand: GearmandProcess, client: GearmanClient) -> None:
     def catches_everything(worker: GearmanWorker, job: GearmanJob) -> bytes:
         try:
             gevent.sleep(5)
@@ -1365,3 +1364,40 @@ def test_repeated_server_errors_logged_once(
     reports = log_messages(caplog.records, logging.WARNING, "JOB_NOT_FOUND")
     assert len(reports) == 1
     assert request.state == JOB_COMPLETE
+
+
+def test_python_gearman_text_encoder(gearmand: GearmandProcess) -> None:
+    import json
+
+    class TextJSONEncoder(DataEncoder):
+        # python-gearman's JSON encoder example: json.dumps returns str on Python 3.
+        @classmethod
+        def encode(cls, encodable_object: Any) -> Any:
+            return json.dumps(encodable_object)
+
+        @classmethod
+        def decode(cls, decodable_string: bytes) -> Any:
+            return json.loads(decodable_string)
+
+    class TextJSONWorker(GearmanWorker):
+        data_encoder = TextJSONEncoder
+
+    def total(worker: GearmanWorker, job: GearmanJob) -> Any:
+        return {"sum": sum(job.data["numbers"]), "note": "ü"}
+
+    def broken(worker: GearmanWorker, job: GearmanJob) -> Any:
+        raise ValueError("bad input")
+
+    worker = TextJSONWorker([gearmand.address], max_jobs=2)
+    worker.register_task("text.sum", total)
+    worker.register_task("text.broken", broken)
+    with (
+        running(worker),
+        GearmanClient([gearmand.address], data_encoder=TextJSONEncoder) as json_client,
+    ):
+        good = json_client.submit_job("text.sum", {"numbers": [1, 2, 3]}, poll_timeout=5)
+        bad = json_client.submit_job("text.broken", {}, poll_timeout=5)
+
+    assert good.result == {"sum": 6, "note": "ü"}
+    assert bad.state == JOB_FAILED
+    assert bad.exception == "ValueError: bad input"
