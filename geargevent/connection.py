@@ -300,13 +300,7 @@ class Writer:
         self.close()
 
     def close(self) -> None:
-        self.closed = True
-        self._buffer.clear()
-        self._urgent.clear()
-        self._buffered = 0
-        self._backlog = None
-        self._drained.set()
-        self._idle.set()
+        self._discard()
         self._ready.set()
         if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
             self._greenlet.kill(block=False)
@@ -355,6 +349,16 @@ class Writer:
             self._drained.set()
             self._idle.set()
 
+    def _discard(self) -> None:
+        """Mark the writer closed, drop what is queued and release every waiter."""
+        self.closed = True
+        self._buffer.clear()
+        self._urgent.clear()
+        self._buffered = 0
+        self._backlog = None
+        self._drained.set()
+        self._idle.set()
+
     def _take(self) -> bytes:
         """Remove and return everything queued, urgent packets first."""
         if self._urgent:
@@ -373,13 +377,7 @@ class Writer:
     def _failed(self, exc: OSError) -> None:
         log.debug("write.failed server=%s error=%r", self._name, exc)
         self.error = exc
-        self.closed = True
-        self._buffer.clear()
-        self._urgent.clear()
-        self._buffered = 0
-        self._backlog = None
-        self._drained.set()
-        self._idle.set()
+        self._discard()
         # Closing the read side too makes the reader see the loss at once.
         with contextlib.suppress(OSError):
             self._sock.shutdown(_stdlib_socket.SHUT_RDWR)
