@@ -32,6 +32,7 @@ from geargevent.errors import (
     ProtocolError,
     RemoteProtocolError,
     ServerError,
+    ServerUnavailable,
     ServerUnavailableError,
 )
 from geargevent.job import GearmanJob
@@ -68,5 +69,6 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "ServerError",
+    "ServerUnavailable",
     "ServerUnavailableError",
 ]
