@@ -1106,7 +1106,8 @@ class GearmanWorker:
 
     # In-flight updates and explicit answers, python-gearman style. The
     # poll_timeout arguments are accepted for compatibility and ignored: sends
-    # are queued to the connection's writer and never block on the server.
+    # are queued to the connection's writer and never wait for a reply. Updates
+    # wait only while more than the writer's high-water mark (4 MiB) is queued.
 
     def _encode_for(self, job: GearmanJob, data: Any, what: str) -> bytes:
         function = job._function_spec
