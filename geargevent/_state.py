@@ -54,7 +54,7 @@ __all__ = [
 
 
 class ServerKind(enum.Enum):
-    """Which job server implementation a connection talks to."""
+    """The job server implementation at the other end of a connection."""
 
     UNKNOWN = "unknown"
     GEARMAND = "gearmand"
@@ -111,7 +111,7 @@ _PRE_SLEEP = encode_packet(PacketType.PRE_SLEEP)
 
 
 class WorkerConnectionState:
-    """What one worker connection has asked for and what its replies mean.
+    """The requests one worker connection has sent, and the meaning of its replies.
 
     Feed every packet from the server to :meth:`receive`; it returns an event or
     raises :class:`RemoteProtocolError`. Methods that send return the bytes to

@@ -31,7 +31,7 @@ __all__ = [
 
 @runtime_checkable
 class Encoder(Protocol):
-    """What the worker and client need from a data encoder."""
+    """The interface the worker and client use on a data encoder."""
 
     def encode(self, encodable_object: Any) -> bytes: ...
 

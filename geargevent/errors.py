@@ -123,7 +123,7 @@ class JobFailedError(GearmanError):
 
 
 class JobExceptionError(GearmanError):
-    """A job ended with WORK_EXCEPTION; ``data`` holds the decoded exception data."""
+    """A job ended with WORK_EXCEPTION; ``data`` contains the decoded exception data."""
 
     def __init__(self, data: object, handle: str = "") -> None:
         self.data = data
